@@ -1,0 +1,144 @@
+"""One call that wires a dataset, target, LLM and store into an optimizer run."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from agent import __version__
+from agent.data import Dataset
+from agent.errors import InputError
+from agent.features import FeatureCache
+from agent.llm import LLM, resolve_llm
+from agent.optimizer import EventCallback, Optimizer, Settings, settings_dict
+from agent.packs import build_pack, write_pack
+from agent.store import Store, now
+from agent.targets import Target, resolve_target
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_RUNS_DIR = "runs"
+_RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """The outcome of a run with its lineage: ids, seed, models, classes and where it is stored."""
+
+    run_id: int
+    run_name: str
+    pack: dict[str, Any]
+    pack_path: Path
+    database: Path
+    best_fitness: float
+    evaluations: tuple[dict[str, Any], ...]
+    seed: int
+    target_id: str
+    llm_id: str
+    class_names: tuple[str, ...]
+
+
+def default_run_name(dataset: Dataset) -> str:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return f"{re.sub(r'[^A-Za-z0-9._-]+', '-', dataset.name)}-{stamp}"
+
+
+def check_run_name(name: str) -> str:
+    if not _RUN_NAME.match(name):
+        raise InputError(
+            f"invalid run name {name!r}; use letters, digits, '.', '_' and '-' (at most 100 characters)"
+        )
+    return name
+
+
+def run_optimizer(
+    dataset: Dataset,
+    *,
+    target: str | Target | None = None,
+    llm: str | LLM | None = None,
+    settings: Settings | None = None,
+    runs_dir: str | Path = DEFAULT_RUNS_DIR,
+    run: str | None = None,
+    resume: bool = False,
+    device: str | None = None,
+    on_event: EventCallback | None = None,
+) -> RunResult:
+    """Optimize prompts for `dataset` and write the history database and the pack."""
+    settings = settings or Settings()
+    settings.check()
+    runs_dir = Path(runs_dir)
+    name = check_run_name(run or default_run_name(dataset))
+    target_model = resolve_target(target, dataset.modality, device=device)
+    language_model = resolve_llm(llm)
+    store = Store(runs_dir / "history.db")
+    cache = FeatureCache(runs_dir)
+    try:
+        optimizer = Optimizer(dataset, target_model, language_model, store, cache, settings, on_event)
+        run_id, first_step = _open_run(store, optimizer, name, resume)
+        selection = optimizer.run(run_id, first_step)
+        return _finish(store, optimizer, run_id, name, runs_dir, selection)
+    finally:
+        cache.close()
+        store.close()
+
+
+def _open_run(store: Store, optimizer: Optimizer, name: str, resume: bool) -> tuple[int, int]:
+    """Create the run row before the first step, or reopen it when resuming."""
+    dataset, settings = optimizer.dataset, optimizer.settings
+    existing = store.run_by_name(name)
+    if existing is None:
+        run_id = store.create_run(
+            {
+                "name": name, "dataset": dataset.source or dataset.name, "dataset_hash": dataset.inputs_hash,
+                "modality": dataset.modality, "target_id": optimizer.target.id, "llm_id": optimizer.llm.id,
+                "fitness_name": settings.fitness, "seed": settings.seed, "class_names": list(dataset.class_names),
+                "description": dataset.description, "settings": settings_dict(settings), "tool_version": __version__,
+            }
+        )
+        return run_id, 0
+    if not resume:
+        raise InputError(f"run {name!r} already exists in {store.path}; pass --resume to continue it or choose another --run")
+    mismatches = [
+        label for label, stored, current in [
+            ("dataset", existing["dataset_hash"], dataset.inputs_hash),
+            ("target", existing["target_id"], optimizer.target.id),
+            ("class names", existing["class_names"], list(dataset.class_names)),
+            ("fitness", existing["fitness_name"], settings.fitness),
+            ("seed", existing["seed"], settings.seed),
+        ] if stored != current
+    ]
+    if mismatches:
+        raise InputError(f"cannot resume run {name!r}: its {', '.join(mismatches)} differ from this command's")
+    optimizer.prepare()
+    last = optimizer.restore(existing["id"])
+    store.update_run(existing["id"], status="running", settings=__import__("json").dumps(settings_dict(settings)))
+    return existing["id"], last + 1
+
+
+def _finish(store: Store, optimizer: Optimizer, run_id: int, name: str, runs_dir: Path, selection) -> RunResult:
+    evaluations = [e.as_dict() for e in optimizer.evaluations(selection)]
+    for evaluation in evaluations:
+        store.add_evaluation(run_id, evaluation)
+    members = [(s.candidate, weight, s.fitness) for s, weight in optimizer.members(selection)]
+    dataset, settings = optimizer.dataset, optimizer.settings
+    pack = build_pack(
+        target_id=optimizer.target.id, modality=dataset.modality, class_names=dataset.class_names,
+        members=members, fitness_name=settings.fitness, fitness_value=selection.fitness,
+        evaluation={e["name"]: e for e in evaluations} or None,
+        provenance={
+            "run_id": run_id, "run_name": name, "seed": settings.seed, "llm": optimizer.llm.id,
+            "dataset": dataset.source or dataset.name, "dataset_hash": dataset.inputs_hash,
+            "inputs": len(dataset), "tool_version": __version__,
+        },
+    )
+    pack_path = write_pack(pack, runs_dir / name / "pack.json")
+    store.update_run(run_id, status="finished", finished_at=now(), best_fitness=selection.fitness)
+    return RunResult(
+        run_id=run_id, run_name=name, pack=pack, pack_path=pack_path, database=store.path,
+        best_fitness=selection.fitness, evaluations=tuple(evaluations), seed=settings.seed,
+        target_id=optimizer.target.id, llm_id=optimizer.llm.id, class_names=tuple(dataset.class_names),
+    )
