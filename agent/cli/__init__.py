@@ -1,0 +1,42 @@
+"""The `optimize` command line: the main optimization command and its subcommands.
+
+`optimize --dataset X ...` runs the optimizer. `optimize SUBCOMMAND ...` runs one of
+SUBCOMMANDS. Every AgentError becomes a one-line message and its exit status.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Callable, Sequence
+
+from agent.errors import AgentError
+
+SubcommandMain = Callable[[Sequence[str]], int]
+
+
+def _subcommands() -> dict[str, tuple[str, SubcommandMain]]:
+    """Subcommand name -> (one-line help, entry point taking argv)."""
+    return {}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    subcommands = _subcommands()
+    try:
+        if argv and argv[0] in subcommands:
+            return subcommands[argv[0]][1](argv[1:])
+        from agent.cli.optimize import optimize_main
+
+        return optimize_main(argv, subcommands={name: text for name, (text, _) in subcommands.items()})
+    except AgentError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("interrupted; rerun with the same --run and --resume to continue", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
