@@ -15,6 +15,8 @@ from agent.targets import ProgressCallback, Target, normalize_rows
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 64
+# Loaded models by (location, device), so repeated runs in one process load each once.
+_LOADED: dict[tuple[str, str | None], Any] = {}
 _BUNDLED = {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
 
 
@@ -60,8 +62,12 @@ class SentenceTransformerTarget(Target):
         location = self.name
         if self.name in _BUNDLED and (bundled := bundled_minilm_path()) is not None:
             location = bundled
+        key = (location, self.device)
+        if key in _LOADED:
+            return _LOADED[key]
         try:
-            return SentenceTransformer(location, device=self.device)
+            _LOADED[key] = SentenceTransformer(location, device=self.device)
+            return _LOADED[key]
         except (OSError, ValueError) as error:
             offline = os.environ.get("HF_HUB_OFFLINE") == "1" or not Path(location).exists()
             hint = "check the name, or download it once with network access" if offline else "check the path"
