@@ -17,7 +17,23 @@ SubcommandMain = Callable[[Sequence[str]], int]
 
 def _subcommands() -> dict[str, tuple[str, SubcommandMain]]:
     """Subcommand name -> (one-line help, entry point taking argv)."""
-    return {}
+
+    def lazy(module: str, function: str) -> SubcommandMain:
+        # Each subcommand imports its module only when it runs, so `optimize --help` stays fast.
+        def main(argv: Sequence[str]) -> int:
+            from importlib import import_module
+
+            return getattr(import_module(f"agent.cli.{module}"), function)(argv)
+
+        return main
+
+    return {
+        "runs": ("list the runs in the history database", lazy("runs", "runs_main")),
+        "show": ("show a run's best ensemble, candidates and LLM usage", lazy("show", "show_main")),
+        "export": ("export a run as a pack, CLIP_benchmark templates or CSV", lazy("export", "export_main")),
+        "eval": ("measure a pack's accuracy on a labelled dataset", lazy("evaluate", "eval_main")),
+        "report": ("write an HTML report with plots of a run", lazy("report", "report_main")),
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -158,6 +158,33 @@ class Store:
         rows = self.db["evaluations"].rows_where("run_id = ?", [run_id], order_by="id")
         return [{**r, "per_class_recall": json.loads(r["per_class_recall"])} for r in rows]
 
+    # Views (migration 2), for reports and the command line
+
+    def find_run(self, name_or_id: str | int) -> dict[str, Any] | None:
+        """Return the run named `name_or_id`, or the run with that id when it is all digits."""
+        run = self.run_by_name(str(name_or_id))
+        if run is None and str(name_or_id).isdigit():
+            rows = list(self.db["runs"].rows_where("id = ?", [int(name_or_id)]))
+            run = _decode_run(rows[0]) if rows else None
+        return run
+
+    def run_summaries(self) -> list[dict[str, Any]]:
+        return list(self.db.query("SELECT * FROM run_summaries ORDER BY run_id"))
+
+    def run_summary(self, run_id: int) -> dict[str, Any]:
+        return next(self.db.query("SELECT * FROM run_summaries WHERE run_id = ?", [run_id]))
+
+    def candidate_scores(self, run_id: int) -> list[dict[str, Any]]:
+        return list(self.db.query("SELECT * FROM candidate_scores WHERE run_id = ? ORDER BY candidate_id", [run_id]))
+
+    def ensemble_members(self, run_id: int, ensemble_id: int | None = None) -> list[dict[str, Any]]:
+        """Members of every ensemble of the run, or of one ensemble, in selection order."""
+        query = "SELECT * FROM ensemble_members WHERE run_id = ?"
+        params: list[Any] = [run_id]
+        if ensemble_id is not None:
+            query, params = query + " AND ensemble_id = ?", params + [ensemble_id]
+        return list(self.db.query(query + " ORDER BY ensemble_id, position", params))
+
     # Score cache
 
     def cached_scores(self, key: tuple[str, str, str, int], hashes: list[str]) -> dict[str, float]:
