@@ -42,6 +42,7 @@ class Settings:
     kinds: tuple[str, ...] = KINDS
     retries: int = 2
     max_ensemble: int = 12
+    ensemble: str = "greedy"
 
     def check(self) -> None:
         if self.steps < 0:
@@ -52,6 +53,10 @@ class Settings:
         if unknown or not self.kinds:
             raise InputError(f"invalid candidate kinds {list(self.kinds)}; choose from {', '.join(KINDS)}")
         get_fitness(self.fitness)
+        from agent.ensemble import METHODS
+
+        if self.ensemble not in METHODS:
+            raise InputError(f"invalid --ensemble {self.ensemble!r}; choose one of {', '.join(sorted(METHODS))}")
 
 
 @dataclass
@@ -165,12 +170,15 @@ class Optimizer:
         return failed
 
     def reselect(self, run_id: int, step: int) -> Selection:
-        selection = greedy_selection(
-            [s.component for s in self.state.pool], self.fitness, max_members=self.settings.max_ensemble
+        from agent.ensemble import select
+
+        selection = select(
+            self.settings.ensemble, [s.component for s in self.state.pool], self.fitness,
+            max_members=self.settings.max_ensemble,
         )
         self.state.selection = selection
         members = [self.state.pool[i].id for i in selection.members]
-        self.store.add_ensemble(run_id, step, members, list(selection.weights), selection.fitness, "greedy")
+        self.store.add_ensemble(run_id, step, members, list(selection.weights), selection.fitness, self.settings.ensemble)
         return selection
 
     def history(self, kind: str) -> list[ScoredText]:
