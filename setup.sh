@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Create .venv in the repository root and install the package with its test tools.
-# llama-cpp-python compiles from source the first time (about 10 minutes on 2 cores);
-# pip caches the built wheel, so later runs of this script take seconds.
+# llama-cpp-python compiles from source the first time, which took about 20 minutes on
+# 2 busy cores. pip caches the built wheel, so later runs of this script take seconds.
 set -euo pipefail
 cd "$(dirname "$0")"
 python3 -m venv .venv

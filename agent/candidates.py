@@ -4,6 +4,8 @@ Three kinds, each expanding to a list of prompts per class:
 - `template`: one string with a single `{}` placeholder, filled with each class name;
 - `names`: one alternative name per class (so `HUM` can become `person`), used alone;
 - `descriptions`: a few sentences per class.
+A `names` or `descriptions` candidate may cover only some classes (the proposer asks for a
+subset when there are many); the classes it leaves out are represented by their name.
 A candidate is identified by the hash of its kind and canonical payload.
 """
 
@@ -45,9 +47,9 @@ class Candidate:
         if self.kind == "template":
             return [[fill_template(self.payload, name)] for name in class_names]
         if self.kind == "names":
-            return [[self.payload[name]] for name in class_names]
+            return [[self.payload.get(name, name)] for name in class_names]
         if self.kind == "descriptions":
-            return [list(self.payload[name]) for name in class_names]
+            return [list(self.payload.get(name, [name])) for name in class_names]
         raise ValueError(f"unknown candidate kind {self.kind!r}; expected one of {KINDS}")
 
 
@@ -65,14 +67,20 @@ def candidate_from_text(kind: str, text: str) -> Candidate:
     return Candidate(kind, json.loads(text))
 
 
-def validate(candidate: Candidate, class_names: Sequence[str]) -> str | None:
-    """Return why the candidate is invalid for these classes, or None when it is valid."""
+def validate(
+    candidate: Candidate, class_names: Sequence[str], requested: Sequence[str] | None = None
+) -> str | None:
+    """Return why the candidate is invalid, or None when it is valid.
+
+    A mapping must cover exactly the `requested` classes (default: all of them).
+    """
+    requested = class_names if requested is None else requested
     if candidate.kind == "template":
         return _validate_template(candidate.payload)
     if candidate.kind == "names":
-        return _validate_mapping(candidate.payload, class_names, _validate_name)
+        return _validate_mapping(candidate.payload, requested, _validate_name)
     if candidate.kind == "descriptions":
-        return _validate_mapping(candidate.payload, class_names, _validate_sentences)
+        return _validate_mapping(candidate.payload, requested, _validate_sentences)
     return f"unknown kind {candidate.kind!r}"
 
 
@@ -131,14 +139,19 @@ def _validate_sentences(value: object) -> str | None:
 
 
 def normalize_payload(kind: str, payload: Payload) -> Payload:
-    """Strip whitespace so that trivially different replies hash the same."""
+    """Collapse whitespace so that trivially different replies hash the same."""
     if kind == "template" and isinstance(payload, str):
-        return " ".join(payload.split())
-    if kind == "names" and isinstance(payload, dict):
-        return {str(k).strip(): " ".join(str(v).split()) if isinstance(v, str) else v for k, v in payload.items()}
-    if kind == "descriptions" and isinstance(payload, dict):
-        return {
-            str(k).strip(): [" ".join(s.split()) if isinstance(s, str) else s for s in v] if isinstance(v, list) else v
-            for k, v in payload.items()
-        }
-    return payload
+        return _squeeze(payload)
+    if kind not in ("names", "descriptions") or not isinstance(payload, dict):
+        return payload
+    normalized = {}
+    for key, value in payload.items():
+        if isinstance(value, list):
+            # Small models often repeat a sentence; one copy keeps the rest of the set usable.
+            value = list(dict.fromkeys(_squeeze(item) for item in value))
+        normalized[str(key).strip()] = _squeeze(value)
+    return normalized
+
+
+def _squeeze(value: object) -> object:
+    return " ".join(value.split()) if isinstance(value, str) else value

@@ -79,11 +79,11 @@ class FeatureCache:
 
     def _fetch(self, target_id: str, hashes: set[str]) -> set[str]:
         """Load stored vectors into memory; returns the hashes still missing."""
-        wanted = [h for h in hashes if (target_id, h) not in self._memory]
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
+        unknown = [h for h in hashes if (target_id, h) not in self._memory]
+        for start in range(0, len(unknown), 500):
+            chunk = unknown[start : start + 500]
             marks = ",".join("?" * len(chunk))
             query = f"SELECT text_hash, vector FROM text_embeddings WHERE target_id = ? AND text_hash IN ({marks})"
             for text_hash, blob in self._db.execute(query, [target_id, *chunk]):
                 self._memory[(target_id, text_hash)] = np.frombuffer(blob, dtype=np.float32)
-        return {h for h in wanted if (target_id, h) not in self._memory}
+        return {h for h in unknown if (target_id, h) not in self._memory}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import logging
 import re
 from dataclasses import dataclass, field
@@ -28,8 +29,19 @@ HISTORY_WORST = 5
 HISTORY_ITEM_CHARS = 300
 # Replies that hold one mapping per class grow with the class count; this caps the
 # classes times mappings asked for in one call.
-MAX_MAPPED_CLASSES_PER_CALL = 24
-REPLY_KEYS = {"template": "templates", "names": "renamings", "descriptions": "descriptions"}
+MAX_MAPPED_CLASSES_PER_CALL = 12
+# Reply patterns made of words, which keeps a small local model from emitting digit runs
+# or JSON fragments; the bounded repeats cap the length. llama.cpp's grammar converter
+# mishandles braces inside a negated character class, so no pattern uses one.
+_WORD = "[A-Za-z][A-Za-z,.:;!?'/&-]{0,15}"
+TEMPLATE_PATTERN = f"^({_WORD} ){{0,10}}\\{{\\}}([ ,.:;!?]{{1,2}}{_WORD}){{0,10}}[.!?]?$"
+NAME_PATTERN = f"^{_WORD}( {_WORD}){{0,4}}$"
+SENTENCE_PATTERN = f"^{_WORD}( {_WORD}){{3,14}}$"
+# An upper bound on tokens per generated string, given the patterns' length caps.
+TOKENS_PER_STRING = 40
+REPLY_KEYS = {
+    "template": "templates", "names": "renamings", "descriptions": "descriptions", "class_descriptions": "sentences",
+}
 
 
 @dataclass(frozen=True)
@@ -56,7 +68,7 @@ class CallRecord:
 
 @dataclass
 class Proposal:
-    """What one request for candidates produced."""
+    """The candidates, rejects and LLM calls of one request."""
 
     kind: str
     candidates: list[Candidate] = field(default_factory=list)
@@ -70,15 +82,52 @@ def load_meta_prompt(name: str) -> str:
     return resources.files("agent.prompts").joinpath(f"{name}.txt").read_text(encoding="utf-8")
 
 
+def requested_classes(kind: str, class_names: Sequence[str], seed: int) -> list[str]:
+    """Return the classes a mapping request covers: all, or a seeded subset when there are many."""
+    if kind == "template" or len(class_names) <= MAX_MAPPED_CLASSES_PER_CALL:
+        return list(class_names)
+    chosen = random.Random(seed).sample(range(len(class_names)), MAX_MAPPED_CLASSES_PER_CALL)
+    return [class_names[i] for i in sorted(chosen)]
+
+
 def request_count(kind: str, count: int, class_count: int) -> int:
-    """How many candidates to ask for in one call, so that replies stay short."""
+    """Return how many candidates to request in one call, so that replies stay short."""
     if kind == "template":
         return count
     return max(1, min(count, MAX_MAPPED_CLASSES_PER_CALL // class_count))
 
 
+def _strings_in_reply(schema: dict[str, Any]) -> int:
+    """Return how many strings a reply matching `schema` holds at most."""
+    array = next(iter(schema["properties"].values()))
+    item = array["items"]
+    if item.get("type") == "string":
+        return array["maxItems"]
+    value = next(iter(item["properties"].values()))
+    return array["maxItems"] * len(item["properties"]) * value.get("maxItems", 1)
+
+
+def class_history(history: Sequence[ScoredText], class_name: str) -> list[ScoredText]:
+    """Return one class's sentences from earlier description sets, each with its set's fitness."""
+    rows = []
+    for item in history:
+        try:
+            payload = json.loads(item.text)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(payload, dict) and class_name in payload:
+            rows.append(ScoredText(" / ".join(payload[class_name]), item.fitness))
+    return rows
+
+
+def sentences_schema(count: int) -> dict[str, Any]:
+    """Return the JSON Schema of a reply holding `count` sentences."""
+    array = {"type": "array", "items": {"type": "string", "pattern": SENTENCE_PATTERN}, "minItems": count, "maxItems": count}
+    return {"type": "object", "properties": {"sentences": array}, "required": ["sentences"], "additionalProperties": False}
+
+
 def descriptions_per_class(class_count: int) -> int:
-    return 2 if class_count <= 20 else 1
+    return 2 if class_count <= 6 else 1
 
 
 class Proposer:
@@ -100,17 +149,20 @@ class Proposer:
         self.retries = retries
         self.temperature = temperature
 
-    def messages(self, kind: str, history: Sequence[ScoredText], count: int) -> list[dict[str, str]]:
-        """Render the system and user messages for a request of `count` candidates."""
+    def messages(
+        self, kind: str, history: Sequence[ScoredText], count: int, classes: Sequence[str] | None = None
+    ) -> list[dict[str, str]]:
+        """Render the system and user messages for a request of `count` candidates about `classes`."""
+        classes = self.class_names if classes is None else classes
         limits = {"template": MAX_TEMPLATE_CHARS, "names": MAX_NAME_CHARS, "descriptions": MAX_DESCRIPTION_CHARS}
         task = self.description or ("texts" if self.modality == "text" else "images")
         user = Template(load_meta_prompt(f"{self.modality}_{kind}")).substitute(
             task=task,
-            classes=", ".join(self.class_names),
+            classes=", ".join(classes),
             history=format_history(history),
             count=count,
             max_chars=limits[kind],
-            per_class=descriptions_per_class(len(self.class_names)),
+            per_class=descriptions_per_class(len(classes)),
         )
         return [{"role": "system", "content": load_meta_prompt("system").strip()}, {"role": "user", "content": user}]
 
@@ -120,29 +172,61 @@ class Proposer:
         Valid candidates whose hash is in `seen` are rejected as duplicates; `seen` is
         updated with every accepted hash.
         """
-        count = request_count(kind, count, len(self.class_names))
-        messages = self.messages(kind, history, count)
-        schema = reply_schema(kind, self.class_names, count)
+        if kind == "descriptions" and self.llm.prefers_short_requests:
+            return self._propose_per_class(history, seen, seed)
+        classes = requested_classes(kind, self.class_names, seed)
+        count = request_count(kind, count, len(classes))
+        messages = self.messages(kind, history, count, classes)
+        schema = reply_schema(kind, classes, count)
         proposal = Proposal(kind)
+        payloads = self._ask(messages, schema, seed, kind, proposal)
+        if payloads is None:
+            proposal.error = proposal.calls[-1].error
+        else:
+            self._sort(kind, payloads, classes, seen, proposal)
+        return proposal
+
+    def _propose_per_class(self, history: Sequence[ScoredText], seen: set[str], seed: int) -> Proposal:
+        """Build one description set from one short request per class (for small models)."""
+        proposal = Proposal("descriptions")
+        per_class = descriptions_per_class(len(self.class_names))
+        payload: dict[str, list[str]] = {}
+        for index, name in enumerate(requested_classes("descriptions", self.class_names, seed)):
+            messages = self.class_messages(name, class_history(history, name), per_class)
+            sentences = self._ask(messages, sentences_schema(per_class), seed * 131 + index, "class_descriptions", proposal)
+            if sentences is not None:
+                payload[name] = sentences
+        if not payload:
+            proposal.error = proposal.calls[-1].error
+            return proposal
+        self._sort("descriptions", [payload], list(payload), seen, proposal)
+        return proposal
+
+    def class_messages(self, class_name: str, history: Sequence[ScoredText], count: int) -> list[dict[str, str]]:
+        """Render the messages that request `count` description sentences for one class."""
+        task = self.description or ("texts" if self.modality == "text" else "images")
+        user = Template(load_meta_prompt(f"{self.modality}_class_descriptions")).substitute(
+            task=task, class_name=class_name, history=format_history(history), count=count
+        )
+        return [{"role": "system", "content": load_meta_prompt("system").strip()}, {"role": "user", "content": user}]
+
+    def _ask(self, messages, schema, seed: int, reply_kind: str, proposal: Proposal) -> list[Any] | None:
+        """Send one request, retrying failed or unparseable calls; returns the parsed items or None."""
         for attempt in range(self.retries + 1):
-            record = self._call(messages, schema, seed * 1009 + attempt, attempt, count)
+            record = self._call(messages, schema, seed * 1009 + attempt, attempt)
             proposal.calls.append(record)
             if record.error is not None:
                 continue
             try:
-                payloads = parse_reply(record.response or "", kind)
+                return parse_reply(record.response or "", reply_kind)
             except LLMError as error:
                 record.error = str(error)
-                logger.warning("LLM reply for %s could not be parsed (attempt %d): %s", kind, attempt + 1, error)
-                continue
-            self._sort(kind, payloads, seen, proposal)
-            return proposal
-        proposal.error = proposal.calls[-1].error
-        return proposal
+                logger.warning("LLM reply for %s could not be parsed (attempt %d): %s", reply_kind, attempt + 1, error)
+        return None
 
-    def _call(self, messages, schema, seed: int, attempt: int, count: int) -> CallRecord:
+    def _call(self, messages, schema, seed: int, attempt: int) -> CallRecord:
         record = CallRecord(attempt=attempt, messages=messages, seed=seed)
-        max_tokens = 120 * count + 60 * count * len(self.class_names)
+        max_tokens = 64 + TOKENS_PER_STRING * _strings_in_reply(schema)
         try:
             reply = self.llm.complete(
                 messages, schema=schema, temperature=self.temperature, max_tokens=max_tokens, seed=seed
@@ -157,10 +241,10 @@ class Proposer:
         record.latency_s = reply.latency_s
         return record
 
-    def _sort(self, kind: str, payloads: list[Any], seen: set[str], proposal: Proposal) -> None:
+    def _sort(self, kind: str, payloads: list[Any], classes: list[str], seen: set[str], proposal: Proposal) -> None:
         for payload in payloads:
             candidate = Candidate(kind, normalize_payload(kind, payload))
-            reason = validate(candidate, self.class_names)
+            reason = validate(candidate, self.class_names, classes)
             if reason is None and candidate.hash in seen:
                 reason = "duplicate of an earlier candidate"
             if reason is not None:
@@ -219,15 +303,14 @@ def _strip_fences(text: str) -> str:
 
 
 def reply_schema(kind: str, class_names: Sequence[str], count: int) -> dict[str, Any]:
-    """The JSON Schema of a reply; local models are constrained to it by a grammar."""
+    """Return the JSON Schema of a reply. Local models are constrained to it by a grammar."""
     if kind == "template":
-        item = {"type": "string", "pattern": "^[^{}]*\\{\\}[^{}]*$", "minLength": 4, "maxLength": MAX_TEMPLATE_CHARS}
+        item = {"type": "string", "pattern": TEMPLATE_PATTERN}
     elif kind == "names":
-        value = {"type": "string", "minLength": 1, "maxLength": 40}
-        item = _per_class_object(class_names, value)
+        item = _per_class_object(class_names, {"type": "string", "pattern": NAME_PATTERN})
     else:
-        sentence = {"type": "string", "minLength": 8, "maxLength": 120}
         per_class = descriptions_per_class(len(class_names))
+        sentence = {"type": "string", "pattern": SENTENCE_PATTERN}
         value = {"type": "array", "items": sentence, "minItems": per_class, "maxItems": per_class}
         item = _per_class_object(class_names, value)
     array = {"type": "array", "items": item, "minItems": count, "maxItems": count}

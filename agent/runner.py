@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from agent.errors import InputError
 from agent.features import FeatureCache
 from agent.llm import LLM, resolve_llm
 from agent.optimizer import EventCallback, Optimizer, Settings, settings_dict
-from agent.packs import build_pack, write_pack
+from agent.packs import pack_from_store, write_pack
 from agent.store import Store, now
 from agent.targets import Target, resolve_target
 
@@ -115,7 +116,7 @@ def _open_run(store: Store, optimizer: Optimizer, name: str, resume: bool) -> tu
         raise InputError(f"cannot resume run {name!r}: its {', '.join(mismatches)} differ from this command's")
     optimizer.prepare()
     last = optimizer.restore(existing["id"])
-    store.update_run(existing["id"], status="running", settings=__import__("json").dumps(settings_dict(settings)))
+    store.update_run(existing["id"], status="running", settings=json.dumps(settings_dict(settings)))
     return existing["id"], last + 1
 
 
@@ -123,22 +124,11 @@ def _finish(store: Store, optimizer: Optimizer, run_id: int, name: str, runs_dir
     evaluations = [e.as_dict() for e in optimizer.evaluations(selection)]
     for evaluation in evaluations:
         store.add_evaluation(run_id, evaluation)
-    members = [(s.candidate, weight, s.fitness) for s, weight in optimizer.members(selection)]
-    dataset, settings = optimizer.dataset, optimizer.settings
-    pack = build_pack(
-        target_id=optimizer.target.id, modality=dataset.modality, class_names=dataset.class_names,
-        members=members, fitness_name=settings.fitness, fitness_value=selection.fitness,
-        evaluation={e["name"]: e for e in evaluations} or None,
-        provenance={
-            "run_id": run_id, "run_name": name, "seed": settings.seed, "llm": optimizer.llm.id,
-            "dataset": dataset.source or dataset.name, "dataset_hash": dataset.inputs_hash,
-            "inputs": len(dataset), "tool_version": __version__,
-        },
-    )
-    pack_path = write_pack(pack, runs_dir / name / "pack.json")
     store.update_run(run_id, status="finished", finished_at=now(), best_fitness=selection.fitness)
+    pack = pack_from_store(store, store.run(run_id))
+    pack_path = write_pack(pack, runs_dir / name / "pack.json")
     return RunResult(
         run_id=run_id, run_name=name, pack=pack, pack_path=pack_path, database=store.path,
-        best_fitness=selection.fitness, evaluations=tuple(evaluations), seed=settings.seed,
-        target_id=optimizer.target.id, llm_id=optimizer.llm.id, class_names=tuple(dataset.class_names),
+        best_fitness=selection.fitness, evaluations=tuple(evaluations), seed=optimizer.settings.seed,
+        target_id=optimizer.target.id, llm_id=optimizer.llm.id, class_names=tuple(optimizer.dataset.class_names),
     )

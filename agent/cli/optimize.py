@@ -13,6 +13,7 @@ from agent.data import load_dataset
 from agent.llm import DEFAULT_LLM
 from agent.optimizer import Settings
 from agent.runner import DEFAULT_RUNS_DIR, RunResult, run_optimizer
+from agent.ensemble import METHODS
 from agent.scoring import DEFAULT_FITNESS, FITNESS_FUNCTIONS
 
 
@@ -34,7 +35,8 @@ def build_parser(subcommands: dict[str, str]) -> argparse.ArgumentParser:
     data.add_argument("--max-inputs", type=int, default=None, help="score on a seeded random subset of this many inputs (default: all)")
     data.add_argument("--strict", action="store_true", help="reject the dataset when any image is unreadable instead of skipping it")
     model = parser.add_argument_group("models")
-    model.add_argument("--target", default=None, help="encoder: st:MODEL or clip:ARCH/PRETRAINED (default: st:all-MiniLM-L6-v2 for texts, clip:ViT-B-32/openai for images)")
+    model.add_argument("--target", default=None, help="encoder: st:MODEL, clip:ARCH/PRETRAINED, clip:ARCH/path/to/weights.pt or clip:ARCH/random "
+                       "(default: st:all-MiniLM-L6-v2 for texts, clip:ViT-B-32/openai for images)")
     model.add_argument("--llm", default=DEFAULT_LLM, help="'local' (bundled SmolLM2), local:/path.gguf, replay:FILE or a LiteLLM model string (default: local)")
     model.add_argument("--device", default=None, help="torch device for the encoder: cuda, mps or cpu (default: the first available)")
     loop = parser.add_argument_group("optimizer")
@@ -42,6 +44,7 @@ def build_parser(subcommands: dict[str, str]) -> argparse.ArgumentParser:
     loop.add_argument("--candidates-per-step", type=int, default=4, help="candidates asked of the LLM per kind and step (default: 4)")
     loop.add_argument("--kinds", default=",".join(KINDS), help=f"candidate kinds to propose, comma-separated (default: {','.join(KINDS)})")
     loop.add_argument("--fitness", default=DEFAULT_FITNESS, choices=sorted(FITNESS_FUNCTIONS), help=f"label-free fitness (default: {DEFAULT_FITNESS})")
+    loop.add_argument("--ensemble", default="greedy", choices=sorted(METHODS), help="how scored candidates are combined (default: greedy)")
     loop.add_argument("--seed", type=int, default=0, help="seed for every random choice (default: 0)")
     store = parser.add_argument_group("storage")
     store.add_argument("--runs-dir", default=DEFAULT_RUNS_DIR, help="folder of the history database, caches and packs (default: runs)")
@@ -63,6 +66,7 @@ def optimize_main(argv: Sequence[str], subcommands: dict[str, str] | None = None
     )
     settings = Settings(
         steps=args.steps, candidates_per_step=args.candidates_per_step, seed=args.seed, fitness=args.fitness,
+        ensemble=args.ensemble,
         kinds=tuple(kind.strip() for kind in args.kinds.split(",") if kind.strip()),
     )
     progress = Progress(enabled=not args.quiet)

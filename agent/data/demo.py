@@ -101,5 +101,5 @@ def demo_dataset(class_names: tuple[str, ...] | None = None) -> Dataset:
         inputs_hash=content_hash(texts),
         labels=labels_to_indices(label_values, names, "the demo dataset"),
         description=DEMO_DESCRIPTION,
-        source="built-in",
+        source="demo",
     )

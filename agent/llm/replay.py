@@ -16,12 +16,15 @@ class ReplayLLM(LLM):
     After the last reply it starts again from the first. `calls` keeps every request.
     """
 
-    def __init__(self, replies: Sequence[str | Exception], name: str = "replay") -> None:
+    def __init__(
+        self, replies: Sequence[str | Exception], name: str = "replay", prefers_short_requests: bool = False
+    ) -> None:
         if not replies:
             raise InputError("a replay LLM needs at least one reply")
         self.replies = list(replies)
         self.name = name
         self.calls: list[dict[str, Any]] = []
+        self.prefers_short_requests = prefers_short_requests
 
     @classmethod
     def from_file(cls, path: str) -> "ReplayLLM":

@@ -28,7 +28,7 @@ class Target(abc.ABC):
     @property
     @abc.abstractmethod
     def id(self) -> str:
-        """A stable identifier that names the model and its weights, used in cache keys."""
+        """Stable identifier of the model and its weights, used in cache keys."""
 
     @abc.abstractmethod
     def encode_inputs(self, inputs: Sequence[Any], progress: ProgressCallback | None = None) -> np.ndarray:
@@ -67,6 +67,8 @@ def resolve_target(spec: str | Target | None, modality: str, device: str | None 
 
         return SentenceTransformerTarget(name, device=device)
     if family == "clip":
+        if modality != "image":
+            raise InputError(f"target {spec!r} encodes images but the dataset holds texts; use st:MODEL")
         from agent.targets.clip import OpenClipTarget
 
         return OpenClipTarget.from_spec(name, device=device)
