@@ -72,6 +72,7 @@ def optimize(
     candidates_per_step: int = 4,
     kinds: Sequence[str] = KINDS,
     fitness: str = DEFAULT_FITNESS,
+    ensemble: str = "greedy",
     seed: int = 0,
     runs_dir: str | Path = DEFAULT_RUNS_DIR,
     run: str | None = None,
@@ -86,7 +87,10 @@ def optimize(
     array of images, which need `class_names`. `labels` are used only to report accuracy.
     """
     data = as_dataset(dataset, class_names=class_names, labels=labels, description=description)
-    settings = Settings(steps=steps, candidates_per_step=candidates_per_step, seed=seed, fitness=fitness, kinds=tuple(kinds))
+    settings = Settings(
+        steps=steps, candidates_per_step=candidates_per_step, seed=seed, fitness=fitness, kinds=tuple(kinds),
+        ensemble=ensemble,
+    )
     bars = NotebookProgress() if progress else None
     try:
         result = run_optimizer(

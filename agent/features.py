@@ -53,6 +53,8 @@ class FeatureCache:
                 logger.info("loaded %d cached input features from %s", len(dataset), path)
                 return features
             logger.warning("ignoring cached features %s with %d rows, expected %d", path, features.shape[0], len(dataset))
+        if progress is not None:
+            progress(0, len(dataset))
         features = target.encode_inputs(dataset.inputs, progress=progress)
         self.encoded_inputs += len(dataset)
         temporary = path.with_suffix(".tmp.npy")

@@ -20,7 +20,7 @@ from agent.errors import InputError
 from agent.evaluate import Evaluation, evaluate_classifier
 from agent.features import FeatureCache
 from agent.llm import LLM
-from agent.propose import Proposer, ScoredText
+from agent.propose import Proposer, ScoredText, seed_templates
 from agent.scoring import DEFAULT_FITNESS, Clustering, get_fitness, kmeans_clustering
 from agent.store import Store, now
 from agent.targets import Target
@@ -41,6 +41,7 @@ class Settings:
     fitness: str = DEFAULT_FITNESS
     kinds: tuple[str, ...] = KINDS
     retries: int = 2
+    seed_templates: bool = True
     max_ensemble: int = 12
     ensemble: str = "greedy"
 
@@ -201,6 +202,13 @@ class Optimizer:
         template = Candidate("template", PLAIN_TEMPLATES[self.dataset.modality])
         return [names, template]
 
+    def seeds(self) -> list[Candidate]:
+        """Generic hand-written templates from `prompts/`, scored at step 0 beside the baselines."""
+        if not self.settings.seed_templates:
+            return []
+        task = self.dataset.description or ("texts" if self.dataset.modality == "text" else "images")
+        return [Candidate("template", text) for text in seed_templates(self.dataset.modality, task)]
+
     def run_step(self, run_id: int, step: int, proposer: Proposer) -> dict[str, Any]:
         """Ask for every kind, store calls and rejects, score the rest, reselect."""
         self.store.save_step(run_id, step, status="running", started_at=now())
@@ -239,6 +247,10 @@ class Optimizer:
             baselines = [c for c in self.baselines() if c.hash not in self.state.seen]
             self.state.seen.update(c.hash for c in baselines)
             self.add_scored(run_id, 0, baselines, "baseline")
+            seeds = [c for c in self.seeds() if c.hash not in self.state.seen]
+            self.state.seen.update(c.hash for c in seeds)
+            self.add_scored(run_id, 0, seeds, "seed")
+            baselines += seeds
             selection = self.reselect(run_id, 0)
             self.store.save_step(run_id, 0, status="ok", finished_at=now(), best_fitness=selection.fitness,
                                  proposed=len(baselines), scored=len(baselines), rejected=0, failed=0)

@@ -82,6 +82,12 @@ def load_meta_prompt(name: str) -> str:
     return resources.files("agent.prompts").joinpath(f"{name}.txt").read_text(encoding="utf-8")
 
 
+def seed_templates(modality: str, task: str) -> list[str]:
+    """Read the generic templates of `prompts/<modality>_seed_templates.txt`, with $task filled in."""
+    text = Template(load_meta_prompt(f"{modality}_seed_templates")).substitute(task=task)
+    return list(dict.fromkeys(line.strip() for line in text.splitlines() if line.strip()))
+
+
 def requested_classes(kind: str, class_names: Sequence[str], seed: int) -> list[str]:
     """Return the classes a mapping request covers: all, or a seeded subset when there are many."""
     if kind == "template" or len(class_names) <= MAX_MAPPED_CLASSES_PER_CALL:

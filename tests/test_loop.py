@@ -30,6 +30,7 @@ def demo():
 
 def run(demo, minilm, runs_dir, replies, steps=1, name="r", **kwargs):
     llm = ReplayLLM(replies)
+    kwargs.setdefault("seed_templates", False)
     settings = Settings(steps=steps, candidates_per_step=4, seed=1, **kwargs)
     return run_optimizer(demo, target=minilm, llm=llm, settings=settings, runs_dir=runs_dir, run=name), llm
 
@@ -169,7 +170,7 @@ def test_existing_run_needs_resume(demo, minilm, tmp_path):
 def test_resume_continues_after_last_step(demo, minilm, tmp_path):
     run(demo, minilm, tmp_path, [TEMPLATES], kinds=("template",))
     llm = ReplayLLM([json.dumps({"templates": ["Headline: {}", "{} story"]})])
-    settings = Settings(steps=2, candidates_per_step=2, seed=1, kinds=("template",))
+    settings = Settings(steps=2, candidates_per_step=2, seed=1, kinds=("template",), seed_templates=False)
     result = run_optimizer(demo, target=minilm, llm=llm, settings=settings, runs_dir=tmp_path, run="r", resume=True)
     store = Store(result.database)
     assert [s["step"] for s in store.steps(result.run_id)] == [0, 1, 2]
@@ -209,3 +210,13 @@ def test_settings_stored_before_first_step(demo, minilm, tmp_path):
 def test_invalid_settings(settings, message):
     with pytest.raises(InputError, match=message):
         settings.check()
+
+
+def test_seed_templates_scored_at_step_zero(demo, minilm, tmp_path):
+    result, _ = run(demo, minilm, tmp_path, [TEMPLATES], steps=0, seed_templates=True)
+    rows = Store(result.database).candidates(result.run_id)
+    seeds = [r["text"] for r in rows if r["source"] == "seed"]
+    assert len(seeds) == 9
+    assert "short news-style sentences about everyday topics about {}." in seeds
+    assert all(r["state"] == "scored" for r in rows)
+    assert all(r["step"] == 0 for r in rows)

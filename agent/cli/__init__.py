@@ -7,6 +7,7 @@ SUBCOMMANDS. Every AgentError becomes a one-line message and its exit status.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from typing import Callable, Sequence
 
@@ -39,6 +40,9 @@ def _subcommands() -> dict[str, tuple[str, SubcommandMain]]:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # Model loading bars from Hugging Face libraries would interleave with this tool's progress.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     subcommands = _subcommands()
     try:
         if argv and argv[0] in subcommands:
