@@ -8,6 +8,7 @@ target and reselects the ensemble. Every call, candidate and score goes to the s
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
@@ -207,7 +208,11 @@ class Optimizer:
         if not self.settings.seed_templates:
             return []
         task = self.dataset.description or ("texts" if self.dataset.modality == "text" else "images")
-        return [Candidate("template", text) for text in seed_templates(self.dataset.modality, task)]
+        seeds = [Candidate("template", text) for text in seed_templates(self.dataset.modality, task)]
+        readable = {name: readable_name(name) for name in self.dataset.class_names}
+        if any(readable[name] != name for name in readable) and len(set(readable.values())) == len(readable):
+            seeds.append(Candidate("names", readable))
+        return seeds
 
     def run_step(self, run_id: int, step: int, proposer: Proposer) -> dict[str, Any]:
         """Ask for every kind, store calls and rejects, score the rest, reselect."""
@@ -287,6 +292,15 @@ class Optimizer:
 
     def members(self, selection: Selection) -> list[tuple[Scored, float]]:
         return [(self.state.pool[i], w) for i, w in zip(selection.members, selection.weights)]
+
+
+def readable_name(name: str) -> str:
+    """Spell an identifier-style class name as words: `card_arrival` -> `card arrival`, `SciTech` -> `sci tech`."""
+    spaced = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", name.replace("_", " ").replace("-", " "))
+    words = spaced.split()
+    if not words:
+        return name
+    return " ".join(word if word.isupper() and len(word) > 1 else word.lower() for word in words)
 
 
 def settings_dict(settings: Settings) -> dict[str, Any]:

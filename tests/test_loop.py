@@ -215,8 +215,20 @@ def test_invalid_settings(settings, message):
 def test_seed_templates_scored_at_step_zero(demo, minilm, tmp_path):
     result, _ = run(demo, minilm, tmp_path, [TEMPLATES], steps=0, seed_templates=True)
     rows = Store(result.database).candidates(result.run_id)
-    seeds = [r["text"] for r in rows if r["source"] == "seed"]
+    seeds = [r["text"] for r in rows if r["source"] == "seed" and r["kind"] == "template"]
+    names = [r["text"] for r in rows if r["source"] == "seed" and r["kind"] == "names"]
     assert len(seeds) == 9
+    assert names == []
     assert "short news-style sentences about everyday topics about {}." in seeds
     assert all(r["state"] == "scored" for r in rows)
     assert all(r["step"] == 0 for r in rows)
+
+
+@pytest.mark.parametrize(
+    "name, expected",
+    [("card_arrival", "card arrival"), ("getSpareCard", "get spare card"), ("top-up", "top up"), ("HUM", "HUM"), ("World", "world")],
+)
+def test_readable_name(name, expected):
+    from agent.optimizer import readable_name
+
+    assert readable_name(name) == expected
