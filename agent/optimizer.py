@@ -178,6 +178,11 @@ class Optimizer:
             self.settings.ensemble, [s.component for s in self.state.pool], self.fitness,
             max_members=self.settings.max_ensemble,
         )
+        previous = self.state.selection
+        if previous is not None and previous.fitness > selection.fitness:
+            # Greedy search restarts from the best single candidate, so a new candidate can
+            # lead it to a worse ensemble than one already found. The kept ensemble only improves.
+            selection = previous
         self.state.selection = selection
         members = [self.state.pool[i].id for i in selection.members]
         self.store.add_ensemble(run_id, step, members, list(selection.weights), selection.fitness, self.settings.ensemble)

@@ -232,3 +232,12 @@ def test_readable_name(name, expected):
     from agent.optimizer import readable_name
 
     assert readable_name(name) == expected
+
+
+def test_best_fitness_never_decreases(demo, minilm, tmp_path):
+    replies = [TEMPLATES, NAMES, DESCRIPTIONS, json.dumps({"templates": ["Sports weather cooking finance {}"]})]
+    result, _ = run(demo, minilm, tmp_path, replies, steps=3, seed_templates=True)
+    best = [s["best_fitness"] for s in Store(result.database).steps(result.run_id)]
+    assert len(best) == 4
+    assert best == sorted(best)
+    assert result.best_fitness == best[-1]
