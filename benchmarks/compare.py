@@ -355,7 +355,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     options = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    started, load_before = time.perf_counter(), report.load_average()
+    started, load_before, code = time.perf_counter(), report.load_average(), report.code_version()
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     try:
         target = resolve_target(options.target, "text")
@@ -369,7 +369,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for path in paths:
                 reports.append(run_dataset(bench, path))
                 # Written after every set, so an interrupted run still leaves what it measured.
-                info = report.run_info(argv, options, target.id, llm.id, time.perf_counter() - started, load_before)
+                info = report.run_info(argv, options, target.id, llm.id, time.perf_counter() - started, load_before, code)
                 info["finished"] = f"{len(reports)} of {len(paths)} text sets"
                 write_outputs(options, info, reports, [], "not run yet, because the text sets come first")
             image_reports, image_note = image_benchmark(bench, [Path(p) for p in options.images])
@@ -379,7 +379,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AgentError as error:
         print(f"benchmark failed: {error}", file=sys.stderr)
         return 1
-    info = report.run_info(argv, options, target.id, llm.id, time.perf_counter() - started, load_before)
+    info = report.run_info(argv, options, target.id, llm.id, time.perf_counter() - started, load_before, code)
     info["finished"] = f"all {len(paths)} text sets"
     write_outputs(options, info, reports, image_reports, image_note)
     print(report.summary_text(reports, info))

@@ -48,8 +48,11 @@ def percent(values: Sequence[float]) -> str:
 # Run description
 
 
-def run_info(argv, options, target_id: str, llm_id: str, total_s: float, load_before) -> dict[str, Any]:
-    """Date, command, machine, software, code version and settings of this run."""
+def run_info(argv, options, target_id: str, llm_id: str, total_s: float, load_before, code: str) -> dict[str, Any]:
+    """Collect the date, command, machine, software, code version and settings of this run.
+
+    `code` is `code_version()` taken when the run started, because files may change while it runs.
+    """
     from agent.optimizer import Settings, settings_dict
 
     return {
@@ -60,7 +63,7 @@ def run_info(argv, options, target_id: str, llm_id: str, total_s: float, load_be
         "load_after": load_average(),
         "python": platform.python_version(),
         "packages": package_versions(),
-        "code": code_version(),
+        "code": code,
         "target": target_id,
         "llm": llm_id,
         "total_s": total_s,
@@ -150,7 +153,7 @@ def verdict(summaries: Sequence[dict[str, Any]]) -> str:
             missed.append(f"it beats every baseline on {wins} sets, not {needed_wins}")
         if gain < 5:
             missed.append(f"its mean gain is {gain:.1f} points, not 5")
-        lines.append(f"It does not meet the goal: {' and '.join(missed)}. The notes below say what limits it.")
+        lines.append(f"It does not meet the goal: {', and '.join(missed)}. The notes below say what limits it.")
     return " ".join(lines)
 
 
