@@ -19,3 +19,7 @@ def __getattr__(name: str):
 
         return load_pack
     raise AttributeError(f"module 'agent' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

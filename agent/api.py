@@ -119,6 +119,8 @@ def as_dataset(
         return load_dataset(dataset, classes=class_names, description=description)
     if class_names is None:
         raise InputError("in-memory inputs need class_names=[...] in class order")
+    if isinstance(class_names, str):
+        raise InputError(f"class_names={class_names!r} is a string; pass a list such as {class_names.split(',')!r}")
     from agent.data.objects import dataset_from_objects
 
     return dataset_from_objects(dataset, class_names, labels=labels, description=description)

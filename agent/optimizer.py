@@ -47,13 +47,17 @@ class Settings:
     ensemble: str = "greedy"
 
     def check(self) -> None:
+        for name in ("steps", "candidates_per_step", "seed", "retries", "max_ensemble"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise InputError(f"{name} must be an integer, got {value!r}")
         if self.steps < 0:
             raise InputError(f"--steps must be 0 or more, got {self.steps}")
         if not 1 <= self.candidates_per_step <= 50:
             raise InputError(f"--candidates-per-step must be between 1 and 50, got {self.candidates_per_step}")
         unknown = [kind for kind in self.kinds if kind not in KINDS]
         if unknown or not self.kinds:
-            raise InputError(f"invalid candidate kinds {list(self.kinds)}; choose from {', '.join(KINDS)}")
+            raise InputError(f"invalid candidate kinds {unknown or list(self.kinds)}; choose from {', '.join(KINDS)}")
         get_fitness(self.fitness)
         from agent.ensemble import METHODS
 

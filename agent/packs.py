@@ -306,6 +306,11 @@ class PackClassifier:
         return np.asarray(features, dtype=np.float32) @ self.class_embeddings.T
 
     def predict(self, inputs: Sequence[Any]) -> np.ndarray:
+        """Return the class index of every input; a single string or image counts as one input."""
+        if isinstance(inputs, (str, bytes)) or hasattr(inputs, "getpixel"):
+            inputs = [inputs]
+        if len(inputs) == 0:
+            return np.zeros(0, dtype=np.int64)
         return self.scores(inputs).argmax(axis=1)
 
     def predict_names(self, inputs: Sequence[Any]) -> list[str]:

@@ -70,3 +70,40 @@ def test_help_lists_defaults(capsys):
     assert exit_info.value.code == 0
     assert "--candidates-per-step" in out
     assert "(default: 3)" in out
+
+
+def test_all_llm_steps_failed_exits_1(tmp_path, capsys):
+    replies = tmp_path / "errors.json"
+    replies.write_text(json.dumps([{"error": "invalid API key"}]), encoding="utf-8")
+    code = main(["--dataset", "demo", "--llm", f"replay:{replies}", "--steps", "1", "--kinds", "template",
+                 "--runs-dir", str(tmp_path), "--run", "nokey", "--quiet"])
+    _, err = capsys.readouterr()
+    assert code == 1
+    assert "every LLM request failed in all 1 steps" in err
+
+
+@pytest.mark.parametrize("runs_dir_kind", ["file", "inside_file"])
+def test_unusable_runs_dir_exits_2(tmp_path, replay_file, capsys, runs_dir_kind):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("x", encoding="utf-8")
+    runs_dir = blocker if runs_dir_kind == "file" else blocker / "sub"
+    code = main(["--dataset", "demo", "--llm", f"replay:{replay_file}", "--steps", "0", "--runs-dir", str(runs_dir)])
+    _, err = capsys.readouterr()
+    assert code == 2
+    assert err.strip().splitlines()[-1].startswith("error: cannot use")
+    assert "Traceback" not in err
+
+
+def test_invalid_device_exits_2(tmp_path, replay_file, capsys):
+    code = main(["--dataset", "demo", "--llm", f"replay:{replay_file}", "--steps", "0", "--device", "tpu", "--runs-dir", str(tmp_path)])
+    _, err = capsys.readouterr()
+    assert code == 2
+    assert "invalid --device 'tpu'" in err
+
+
+def test_classes_file_with_bom(tmp_path, replay_file, capsys):
+    classes = tmp_path / "classes.txt"
+    classes.write_bytes("\ufeffsports\nweather\ncooking\nfinance\n".encode("utf-8"))
+    code = main(["--dataset", "demo", "--classes-file", str(classes), "--llm", f"replay:{replay_file}", "--steps", "0",
+                 "--runs-dir", str(tmp_path), "--quiet"])
+    assert code == 0

@@ -178,3 +178,15 @@ def test_shared_ag_news_loads():
     assert dataset.class_names == ("Business", "Sci/Tech", "Sports", "World")
     assert len(dataset) == 50
     assert json.dumps(dataset.inputs)
+
+
+def test_empty_label_names_row(tmp_path):
+    path = write(tmp_path, "d.csv", 'text,label\na,x\n"unclosed,y\nb,x\n')
+    with pytest.raises(InputError, match="row 3 of .* has an empty 'label'"):
+        load_dataset(path)
+
+
+def test_classes_file_not_utf8(tmp_path):
+    classes = write(tmp_path, "c.txt", "caf\xe9\nbar\n".encode("latin-1"), mode="wb")
+    with pytest.raises(InputError, match="is not valid UTF-8"):
+        load_dataset("demo", classes_file=classes)

@@ -178,11 +178,39 @@ def test_resume_continues_after_last_step(demo, minilm, tmp_path):
     assert len(llm.calls) == 1
 
 
-def test_resume_rejects_other_seed(demo, minilm, tmp_path):
+def test_resume_keeps_stored_settings(demo, minilm, tmp_path):
     run(demo, minilm, tmp_path, [TEMPLATES], kinds=("template",))
-    settings = Settings(steps=2, seed=2, kinds=("template",))
-    with pytest.raises(InputError, match="its seed differ"):
-        run_optimizer(demo, target=minilm, llm=ReplayLLM([TEMPLATES]), settings=settings, runs_dir=tmp_path, run="r", resume=True)
+    settings = Settings(steps=2, seed=2, fitness="confidence", kinds=("template",))
+    result = run_optimizer(demo, target=minilm, llm=ReplayLLM([TEMPLATES]), settings=settings, runs_dir=tmp_path, run="r", resume=True)
+    row = Store(result.database).run(result.run_id)
+    assert result.seed == 1
+    assert row["settings"]["seed"] == 1
+    assert row["settings"]["steps"] == 2
+    assert row["fitness_name"] != "confidence"
+
+
+def test_resume_rejects_other_classes(demo, minilm, tmp_path):
+    run(demo, minilm, tmp_path, [TEMPLATES], kinds=("template",))
+    renamed = replace(demo, class_names=("sport", "weather", "cooking", "finance"))
+    with pytest.raises(InputError, match="it was started with class names"):
+        run_optimizer(renamed, target=minilm, llm=ReplayLLM([TEMPLATES]), settings=Settings(steps=2), runs_dir=tmp_path, run="r", resume=True)
+
+
+def test_resume_unknown_run(demo, minilm, tmp_path):
+    with pytest.raises(InputError, match="no run named 'ghost'"):
+        run_optimizer(demo, target=minilm, llm=ReplayLLM([TEMPLATES]), runs_dir=tmp_path, run="ghost", resume=True)
+    with pytest.raises(InputError, match="--resume needs --run"):
+        run_optimizer(demo, target=minilm, llm=ReplayLLM([TEMPLATES]), runs_dir=tmp_path, resume=True)
+
+
+def test_failed_run_is_marked(demo, minilm, tmp_path):
+    class Broken(ReplayLLM):
+        def complete(self, *args, **kwargs):
+            raise RuntimeError("backend crashed")
+
+    with pytest.raises(RuntimeError):
+        run_optimizer(demo, target=minilm, llm=Broken(["x"]), settings=Settings(steps=1), runs_dir=tmp_path, run="boom")
+    assert Store(tmp_path / "history.db").run_by_name("boom")["status"] == "failed"
 
 
 def test_settings_stored_before_first_step(demo, minilm, tmp_path):
@@ -193,7 +221,7 @@ def test_settings_stored_before_first_step(demo, minilm, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         run_optimizer(demo, target=minilm, llm=Broken(["x"]), settings=Settings(steps=1, seed=5), runs_dir=tmp_path, run="cut")
     row = Store(tmp_path / "history.db").run_by_name("cut")
-    assert row["status"] == "running"
+    assert row["status"] == "interrupted"
     assert row["settings"]["seed"] == 5
     assert row["class_names"] == list(CLASSES)
 

@@ -53,6 +53,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AgentError as error:
         print(f"error: {error}", file=sys.stderr)
         return error.exit_code
+    except OSError as error:
+        # Files the user named (a runs folder, an output path) that cannot be read or written.
+        location = f" {error.filename}" if error.filename else ""
+        print(f"error: cannot use{location}: {error.strerror or error}; check the path and its permissions", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted; rerun with the same --run and --resume to continue", file=sys.stderr)
         return 130

@@ -80,6 +80,13 @@ def optimize_main(argv: Sequence[str], subcommands: dict[str, str] | None = None
     finally:
         progress.close()
     print_result(result)
+    if result.llm_steps and result.failed_steps == result.llm_steps:
+        print(
+            f"error: every LLM request failed in all {result.llm_steps} steps, so the pack holds only the baselines "
+            f"and seed templates; `optimize show {result.run_name}` lists the errors, check --llm and its API key",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

@@ -23,7 +23,10 @@ def resolve_class_names(
         path = Path(classes_file)
         if not path.is_file():
             raise InputError(f"classes file not found: {path}; pass a text file with one class name per line")
-        lines = path.read_text(encoding="utf-8").splitlines()
+        try:
+            lines = path.read_text(encoding="utf-8-sig").splitlines()
+        except UnicodeDecodeError as error:
+            raise InputError(f"classes file {path} is not valid UTF-8 ({error.reason} at byte {error.start}); re-save it as UTF-8") from error
         # Blank lines at the end of a file are common; blank lines inside it are errors.
         while lines and not lines[-1].strip():
             lines.pop()

@@ -134,7 +134,13 @@ def _collect(
         row_numbers.append(number)
         if labels is not None:
             label = row.get(label_column)
-            labels.append("" if label is None else str(label).strip())
+            label = "" if label is None else str(label).strip()
+            if not label:
+                raise InputError(
+                    f"row {number} of {path} has an empty {label_column!r}; fill it in, remove the row, "
+                    "or check the row for an unclosed quote"
+                )
+            labels.append(label)
     if skipped:
         logger.warning("skipped %d rows of %s with an empty %r", skipped, path, text_column)
     if not texts:

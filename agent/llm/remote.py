@@ -34,6 +34,8 @@ class LiteLLM(LLM):
             # A plain JSON-object request is the form most providers accept; the schema
             # itself is spelled out in the prompt text.
             options["response_format"] = {"type": "json_object"}
+        # LiteLLM prints a provider banner on every failed call; the error is reported here instead.
+        litellm.suppress_debug_info = True
         started = time.perf_counter()
         try:
             response = litellm.completion(model=self.model, messages=messages, seed=seed, drop_params=True, **options)

@@ -61,7 +61,7 @@ class Store:
         if current > SCHEMA_VERSION:
             raise StoreError(
                 f"{self.path} has schema version {current}, newer than this tool's {SCHEMA_VERSION}; "
-                "upgrade the tool (pip install -U agent) or pass another --runs-dir"
+                "update this tool (git pull, then ./setup.sh) or pass another --runs-dir"
             )
         for version, name, migrate in MIGRATIONS:
             if version <= current:

@@ -51,10 +51,30 @@ def normalize_rows(matrix: np.ndarray) -> np.ndarray:
     return matrix / np.maximum(norms, 1e-12)
 
 
+def choose_device(requested: str | None) -> str:
+    """Return `requested` after checking it is available, or the first of cuda, mps and cpu."""
+    import torch
+
+    mps = getattr(torch.backends, "mps", None)
+    available = {"cuda": torch.cuda.is_available(), "mps": bool(mps and mps.is_available()), "cpu": True}
+    if requested is None:
+        return next(name for name, present in available.items() if present)
+    try:
+        kind = torch.device(requested).type
+    except RuntimeError as error:
+        raise InputError(f"invalid --device {requested!r}; use cuda, cuda:N, mps or cpu") from error
+    if not available.get(kind, False):
+        present = ", ".join(name for name, ok in available.items() if ok)
+        raise InputError(f"--device {requested} is not available on this machine (available: {present}); pass one of those")
+    return requested
+
+
 def resolve_target(spec: str | Target | None, modality: str, device: str | None = None) -> Target:
     """Build the target named by `spec`, or the default for the dataset's modality."""
     if isinstance(spec, Target):
         return spec
+    if device is not None:
+        choose_device(device)
     if spec is None:
         spec = DEFAULT_TEXT_TARGET if modality == "text" else DEFAULT_IMAGE_TARGET
     family, _, name = spec.partition(":")

@@ -21,7 +21,7 @@ import numpy as np
 
 from agent.data.images import to_rgb_image
 from agent.errors import InputError, ModelUnavailableError
-from agent.targets import ProgressCallback, Target, normalize_rows
+from agent.targets import ProgressCallback, Target, choose_device, normalize_rows
 
 logger = logging.getLogger(__name__)
 
@@ -52,24 +52,6 @@ def register_tiny_config() -> None:
         path = Path(folder) / f"{TINY_ARCH}.json"
         path.write_text(json.dumps(TINY_CONFIG), encoding="utf-8")
         open_clip.add_model_config(path)
-
-
-def choose_device(requested: str | None) -> str:
-    """Return `requested` after checking it is available, or the first of cuda, mps and cpu."""
-    import torch
-
-    mps = getattr(torch.backends, "mps", None)
-    available = {"cuda": torch.cuda.is_available(), "mps": bool(mps and mps.is_available()), "cpu": True}
-    if requested is None:
-        return next(name for name, present in available.items() if present)
-    try:
-        kind = torch.device(requested).type
-    except RuntimeError as error:
-        raise InputError(f"invalid --device {requested!r}; use cuda, cuda:N, mps or cpu") from error
-    if not available.get(kind, False):
-        present = ", ".join(name for name, ok in available.items() if ok)
-        raise InputError(f"--device {requested} is not available on this machine (available: {present}); pass one of those")
-    return requested
 
 
 def precision_for(device: str) -> str:
@@ -121,6 +103,9 @@ class OpenClipTarget(Target):
         if self.pretrained is None or open_clip.get_pretrained_cfg(self.arch, self.pretrained):
             return
         path = Path(self.pretrained).expanduser()
+        if not path.is_file() and Path("/" + self.pretrained).is_file():
+            # clip:ARCH/abs/path.pt loses the path's leading slash to the ARCH/ separator.
+            path = Path("/" + self.pretrained)
         if path.is_file():
             self.checkpoint = path
             return
