@@ -116,3 +116,18 @@ def test_proposer_asks_fewer_mappings_for_many_classes():
     Proposer(llm, classes, "text", None).propose("names", [], 4, set(), seed=0)
     assert llm.calls[0]["schema"]["properties"]["renamings"]["maxItems"] == 1
     assert "Write 1 new renamings" in llm.calls[0]["messages"][1]["content"]
+
+
+def test_replay_file_reply_forms(tmp_path):
+    from agent.errors import InputError
+
+    path = tmp_path / "replies.json"
+    path.write_text(json.dumps(["text", {"templates": ["a {}"]}, {"error": "quota exceeded"}]), encoding="utf-8")
+    llm = ReplayLLM.from_file(str(path))
+    assert llm.complete([{"role": "user", "content": "x"}]).text == "text"
+    assert json.loads(llm.complete([{"role": "user", "content": "x"}]).text) == {"templates": ["a {}"]}
+    with pytest.raises(LLMError, match="quota exceeded"):
+        llm.complete([{"role": "user", "content": "x"}])
+    path.write_text("[1]", encoding="utf-8")
+    with pytest.raises(InputError, match="reply 1 in .* is 1"):
+        ReplayLLM.from_file(str(path))

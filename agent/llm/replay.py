@@ -28,7 +28,7 @@ class ReplayLLM(LLM):
 
     @classmethod
     def from_file(cls, path: str) -> "ReplayLLM":
-        """Load a JSON list whose items are reply strings or objects like {"error": "message"}."""
+        """Load a JSON list of replies: strings, JSON objects (sent as their text) or {"error": "message"}."""
         file = Path(path)
         if not file.is_file():
             raise InputError(f"replay file not found: {path}; pass a JSON list of reply strings")
@@ -38,8 +38,7 @@ class ReplayLLM(LLM):
             raise InputError(f"replay file {path} is not valid JSON: {error.msg}") from error
         if not isinstance(items, list):
             raise InputError(f"replay file {path} must hold a JSON list of replies")
-        replies = [LLMError(item["error"]) if isinstance(item, dict) else item for item in items]
-        return cls(replies, name=f"replay:{file.name}")
+        return cls([_reply(item, path, position) for position, item in enumerate(items, start=1)], name=f"replay:{file.name}")
 
     @property
     def id(self) -> str:
@@ -53,3 +52,13 @@ class ReplayLLM(LLM):
         text = reply if isinstance(reply, str) else json.dumps(reply)
         prompt_tokens = sum(len(m["content"].split()) for m in messages)
         return LLMReply(text=text, prompt_tokens=prompt_tokens, completion_tokens=len(text.split()), latency_s=0.0)
+
+
+def _reply(item: object, path: str, position: int) -> str | Exception:
+    if isinstance(item, dict) and set(item) == {"error"}:
+        return LLMError(str(item["error"]))
+    if isinstance(item, dict):
+        return json.dumps(item)
+    if isinstance(item, str):
+        return item
+    raise InputError(f"reply {position} in {path} is {item!r}; use a string, a JSON object or {{\"error\": \"message\"}}")
