@@ -59,7 +59,8 @@ def greedy_selection(
     if not pool:
         raise ValueError("greedy selection needs at least one component")
     single = [fitness(class_matrix([component])) for component in pool]
-    order = list(np.argsort(single)[::-1][:candidates_considered])
+    # Among equal scores the earliest candidate wins: baselines and seeds come first.
+    order = list(np.argsort(-np.asarray(single), kind="stable")[:candidates_considered])
     members = [int(order[0])]
     total = pool[members[0]].sums.copy()
     best = single[members[0]]
@@ -97,7 +98,7 @@ def zpe_weighting(
     if temperature <= 0:
         raise ValueError(f"temperature must be positive, got {temperature}; use a value such as 0.5")
     single = np.array([fitness(class_matrix([component])) for component in pool], dtype=np.float64)
-    order = np.argsort(single, kind="stable")[::-1][: max(1, max_members)]
+    order = np.argsort(-np.asarray(single), kind="stable")[: max(1, max_members)]
     top_scores = single[order]
     spread = top_scores.std()
     standardised = (top_scores - top_scores.mean()) / spread if spread > 0 else np.zeros_like(top_scores)
