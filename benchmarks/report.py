@@ -199,7 +199,7 @@ def dataset_table(report) -> list[str]:
         calls = f"{usage.live_calls / runs:g} / {usage.cached_calls / runs:g} / {usage.failed_calls / runs:g}"
         lines.append(
             f"| {index} | {result.method} | {percent(result.accuracies)} | {percent(result.balanced_accuracies)} | "
-            f"{runs} | {calls} | {usage.tokens / runs:,.0f} | {result.wall_s / runs:.1f} | {result.note} |"
+            f"{result.runs} | {calls} | {usage.tokens / runs:,.0f} | {result.wall_s / runs:.1f} | {result.note} |"
         )
     if report.optimizer_members:
         lines += ["", "Optimizer ensembles (members by kind): " + "; ".join(report.optimizer_members) + "."]
