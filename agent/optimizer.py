@@ -22,7 +22,7 @@ from agent.evaluate import Evaluation, evaluate_classifier
 from agent.features import FeatureCache
 from agent.llm import LLM
 from agent.propose import Proposer, ScoredText, seed_templates
-from agent.scoring import DEFAULT_FITNESS, Clustering, get_fitness, kmeans_clustering
+from agent.scoring import DEFAULT_FITNESS, Clustering, FitnessContext, fitness_context, get_fitness
 from agent.store import Store, now
 from agent.targets import Target
 
@@ -106,25 +106,35 @@ class Optimizer:
         self.fitness_function = get_fitness(settings.fitness)
         self.features: np.ndarray | None = None
         self.clustering: Clustering | None = None
+        self.context: FitnessContext | None = None
         self.state = LoopState()
 
     # Setup
 
     def prepare(self) -> None:
-        """Encode (or load) the input features and cluster them once."""
-        if self.features is not None:
+        """Encode (or load) the input features, then cluster them and find their neighbours, once."""
+        if self.context is not None:
             return
-        self.on_event("encode_start", {"inputs": len(self.dataset)})
-        self.features = self.cache.input_features(
-            self.target, self.dataset, progress=lambda done, total: self.on_event("encode", {"done": done, "total": total})
-        )
-        self.clustering = kmeans_clustering(self.features, len(self.dataset.class_names), self.settings.seed)
-        self.on_event("encode_end", {"inputs": len(self.dataset)})
+        encoding = self.features is None
+        if encoding:
+            self.on_event("encode_start", {"inputs": len(self.dataset)})
+            self.features = self.cache.input_features(
+                self.target, self.dataset,
+                progress=lambda done, total: self.on_event("encode", {"done": done, "total": total}),
+            )
+        self.context = fitness_context(self.features, len(self.dataset.class_names), self.settings.seed)
+        self.clustering = self.context.clustering
+        if encoding:
+            self.on_event("encode_end", {"inputs": len(self.dataset)})
 
     def fitness(self, class_embeddings: np.ndarray) -> float:
+        """Score a class matrix with the selected fitness and the context `prepare` computed."""
+        if self.context is None:
+            self.prepare()
         return float(
             self.fitness_function(
-                self.features, class_embeddings, self.clustering, logit_scale=self.target.logit_scale
+                self.features, class_embeddings, self.context.clustering, logit_scale=self.target.logit_scale,
+                **self.context.options,
             )
         )
 

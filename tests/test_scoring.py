@@ -11,13 +11,18 @@ from agent.scoring import (
     FITNESS_FUNCTIONS,
     Clustering,
     aligned_agreement,
+    centered_features,
     cluster_class_matching,
     cluster_nmi,
     cluster_purity,
+    fitness_context,
     get_fitness,
     kmeans_clustering,
+    knn_agreement,
+    knn_balance,
     make_zpe_fitness,
     mean_max_confidence,
+    nearest_neighbors,
     negative_entropy,
     nmi_aligned,
     prediction_balance,
@@ -32,6 +37,8 @@ CLASSES = np.stack([X, Y])
 SWAPPED = np.stack([Y, X])
 # Clusters as k-means finds them on FEATURES: inputs 0-1 around X, inputs 2-3 around Y.
 CLUSTERS = Clustering(labels=np.array([0, 0, 1, 1]), centroids=np.stack([X, Y]))
+# Each input's nearest other input in FEATURES: its twin on the same axis.
+TWINS = np.array([[1], [0], [3], [2]])
 
 
 def test_confidence_at_log3_scale():
@@ -179,6 +186,14 @@ def test_registry_call_signature(name):
     assert isinstance(value, float)
 
 
+@pytest.mark.parametrize("name", sorted(FITNESS_FUNCTIONS))
+def test_registry_accepts_context_options(name):
+    # The optimizer passes the same context options to whichever function is selected.
+    options = fitness_context(FEATURES, 2, seed=0).options
+    value = FITNESS_FUNCTIONS[name](FEATURES, CLASSES, CLUSTERS, logit_scale=20.0, **options)
+    assert isinstance(value, float)
+
+
 def test_default_is_registered():
     assert DEFAULT_FITNESS in FITNESS_FUNCTIONS
 
@@ -197,3 +212,88 @@ def test_balanced_default_with_anchor_swap():
     # (NMI 1 + agreement 0) / 2 * balance 1.
     value = FITNESS_FUNCTIONS["nmi_aligned_balance"](FEATURES, SWAPPED, CLUSTERS, anchor=CLASSES)
     assert value == pytest.approx(0.5)
+
+
+def test_centered_features_two_axes():
+    # Mean (0.5, 0.5); X - mean = (0.5, -0.5), rescaled to (1, -1) / sqrt(2).
+    centered = centered_features(np.stack([X, Y]))
+    half = 1 / math.sqrt(2)
+    assert centered[0] == pytest.approx([half, -half])
+    assert centered[1] == pytest.approx([-half, half])
+
+
+def test_nearest_neighbors_finds_twins():
+    assert nearest_neighbors(FEATURES, k=1).tolist() == TWINS.tolist()
+
+
+def test_nearest_neighbors_caps_k():
+    # Four inputs have at most three other inputs each.
+    assert nearest_neighbors(FEATURES, k=10).shape == (4, 3)
+
+
+def test_nearest_neighbors_order():
+    # Unit vectors at 0, 30 and 180 degrees; mean (0.2887, 0.1667). Centered cosines: input 0
+    # against 1 is 0.729 and against 2 is -0.936; input 2 against 1 is -0.923.
+    degrees = np.radians([0.0, 30.0, 180.0])
+    features = np.stack([np.cos(degrees), np.sin(degrees)], axis=1)
+    neighbors = nearest_neighbors(features, k=2)
+    assert neighbors[0].tolist() == [1, 2]
+    assert neighbors[2].tolist() == [1, 0]
+
+
+def test_nearest_neighbors_blocks_match_whole():
+    # Blocks of one row must exclude each input itself at the right offset.
+    assert nearest_neighbors(FEATURES, k=1, block_rows=1).tolist() == TWINS.tolist()
+
+
+def test_knn_agreement_twins_agree():
+    assert knn_agreement(FEATURES, CLASSES, neighbors=TWINS) == pytest.approx(1.0)
+
+
+def test_knn_agreement_crossed_neighbors():
+    # Every input's neighbour lies on the other axis, so is predicted as the other class.
+    crossed = np.array([[2], [3], [0], [1]])
+    assert knn_agreement(FEATURES, CLASSES, neighbors=crossed) == pytest.approx(0.0)
+
+
+def test_knn_agreement_computes_neighbors():
+    # k is capped at 3 for four inputs: each input has its twin and the two inputs of the
+    # other class as neighbours, so 1 of 3 agrees.
+    assert knn_agreement(FEATURES, CLASSES) == pytest.approx(1 / 3)
+
+
+def test_knn_agreement_single_input():
+    assert knn_agreement(np.stack([X]), CLASSES) == pytest.approx(1.0)
+
+
+def test_knn_balance_three_to_one():
+    # Predictions 0, 0, 0, 1; neighbours agree for inputs 0-2 and not for 3: 0.75.
+    # Balance of shares (3/4, 1/4) is 0.811278, so the product is 0.608459.
+    features = np.stack([X, X, X, Y])
+    neighbors = np.array([[1], [2], [0], [0]])
+    assert knn_balance(features, CLASSES, neighbors=neighbors) == pytest.approx(0.75 * 0.811278, abs=1e-6)
+
+
+def test_knn_balance_single_class_is_zero():
+    # One class for everything: agreement 1, balance 0.
+    assert knn_balance(FEATURES, np.stack([X, X]), neighbors=TWINS) == pytest.approx(0.0)
+
+
+def test_knn_balance_correct_classifier():
+    assert knn_balance(FEATURES, CLASSES, neighbors=TWINS) == pytest.approx(1.0)
+
+
+def test_fitness_context_clusters():
+    context = fitness_context(FEATURES, 2, seed=0)
+    assert context.clustering.labels[0] == context.clustering.labels[1]
+    assert context.clustering.labels[0] != context.clustering.labels[2]
+
+
+def test_fitness_context_neighbors():
+    context = fitness_context(FEATURES, 2, seed=0)
+    assert context.neighbors[:, 0].tolist() == TWINS[:, 0].tolist()
+
+
+def test_fitness_context_options():
+    context = fitness_context(FEATURES, 2, seed=0)
+    assert list(context.options) == ["neighbors"]
