@@ -73,7 +73,8 @@ def test_result_accuracy_from_store(result):
 
 
 def test_history_has_every_candidate(result):
-    assert len(result.history) == 6
+    # Step 0: 2 baselines and 9 seed templates; step 1: 2 templates, 1 renaming, 1 description set.
+    assert len(result.history) == 15
 
 
 def test_history_columns(result):
@@ -81,7 +82,7 @@ def test_history_columns(result):
 
 
 def test_history_baselines_at_step_zero(result):
-    assert set(result.history[result.history.step == 0].source) == {"baseline"}
+    assert set(result.history[result.history.step == 0].source) == {"baseline", "seed"}
 
 
 def test_plot_has_two_panels(result):
@@ -112,7 +113,7 @@ def test_open_run_missing_database(tmp_path):
 
 
 def test_interrupted_run_status(interrupted):
-    assert interrupted.status == "running"
+    assert interrupted.status == "failed"
 
 
 def test_interrupted_run_has_baseline_pack(interrupted):

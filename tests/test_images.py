@@ -378,7 +378,8 @@ def check_run(result, dataset, target):
 
 
 def run_scripted(dataset, target, runs_dir, name="run"):
-    settings = Settings(steps=2, candidates_per_step=2, seed=0)
+    # Without seed templates, so that the counts below are the scripted replies' alone.
+    settings = Settings(steps=2, candidates_per_step=2, seed=0, seed_templates=False)
     llm = ReplayLLM(replies(dataset.class_names))
     return run_optimizer(dataset, target=target, llm=llm, settings=settings, runs_dir=runs_dir, run=name)
 

@@ -86,6 +86,9 @@ class LocalLLM(LLM):
             grammar = LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
         started = time.perf_counter()
         try:
+            # Reusing the KV cache of the previous prompt changes the logits slightly, so the
+            # same request and seed would not give the same reply without a reset.
+            model.reset()
             model.set_seed(seed)
             response = model.create_chat_completion(
                 messages=messages, grammar=grammar, temperature=temperature, max_tokens=max_tokens, seed=seed,
