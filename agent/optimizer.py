@@ -24,7 +24,7 @@ from agent.llm import LLM
 from agent.propose import Proposer, ScoredText, seed_templates
 from agent.scoring import DEFAULT_FITNESS, Clustering, FitnessContext, fitness_context, get_fitness
 from agent.store import Store, now
-from agent.targets import Target
+from agent.targets import Target, normalize_rows
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +43,7 @@ class Settings:
     kinds: tuple[str, ...] = KINDS
     retries: int = 2
     seed_templates: bool = True
+    class_guard: bool = True
     max_ensemble: int = 12
     ensemble: str = "greedy"
 
@@ -161,9 +162,28 @@ class Optimizer:
         self.store.cache_scores(key, {candidate.hash: fitness})
         return fitness
 
-    def add_scored(self, run_id: int, step: int, candidates: list[Candidate], source: str) -> int:
-        """Score, store and pool candidates; returns how many failed to score."""
-        failed = 0
+    def off_class(self, candidate: Candidate, component: Component) -> str | None:
+        """Return why a renaming or description set drifts to another class, or None.
+
+        Label-free scores see how a classifier groups the inputs, not which class each group
+        is named after, so a renaming into unrelated words can score well while naming every
+        group wrongly. Each class's new prompts must be closer to that class's own name than
+        to any other class name.
+        """
+        if candidate.kind == "template" or not self.settings.class_guard:
+            return None
+        class_names = list(self.dataset.class_names)
+        names = self.cache.text_embeddings(self.target, class_names)
+        similarity = normalize_rows(component.sums) @ names.T
+        for index, name in enumerate(class_names):
+            nearest = int(similarity[index].argmax())
+            if name in candidate.payload and nearest != index:
+                return f"the prompts for {name!r} are closer to the class name {class_names[nearest]!r} than to {name!r}"
+        return None
+
+    def add_scored(self, run_id: int, step: int, candidates: list[Candidate], source: str) -> tuple[int, int]:
+        """Score, store and pool candidates; returns how many failed to score and how many drifted."""
+        failed = drifted = 0
         for candidate in candidates:
             row_id = self.store.add_candidate(
                 run_id, step, kind=candidate.kind, text=candidate.text, content_hash=candidate.hash,
@@ -171,11 +191,16 @@ class Optimizer:
             )
             try:
                 component = self.component(candidate)
-                fitness = self.score(candidate, component)
+                reason = self.off_class(candidate, component)
+                fitness = None if reason else self.score(candidate, component)
             except (ValueError, RuntimeError, KeyError) as error:
                 failed += 1
                 logger.warning("candidate %d failed to score: %s", row_id, error)
                 self.store.update_candidate(row_id, state="failed", reason=f"{error.__class__.__name__}: {error}")
+                continue
+            if reason is not None:
+                drifted += 1
+                self.store.update_candidate(row_id, state="rejected", reason=reason)
                 continue
             if not np.isfinite(fitness):
                 failed += 1
@@ -183,7 +208,7 @@ class Optimizer:
                 continue
             self.store.update_candidate(row_id, state="scored", fitness=fitness)
             self.state.pool.append(Scored(row_id, candidate, fitness, component))
-        return failed
+        return failed, drifted
 
     def reselect(self, run_id: int, step: int) -> Selection:
         from agent.ensemble import select
@@ -246,11 +271,11 @@ class Optimizer:
                 self.store.add_candidate(run_id, step, kind=kind, text=text, source="llm", state="rejected", reason=reason)
             if proposal.error is not None:
                 errors.append(f"{kind}: {proposal.error}")
-            counts["rejected"] += len(proposal.rejects)
             counts["proposed"] += len(proposal.candidates) + len(proposal.rejects)
-            failed = self.add_scored(run_id, step, proposal.candidates, "llm")
+            failed, drifted = self.add_scored(run_id, step, proposal.candidates, "llm")
+            counts["rejected"] += len(proposal.rejects) + drifted
             counts["failed"] += failed
-            counts["scored"] += len(proposal.candidates) - failed
+            counts["scored"] += len(proposal.candidates) - failed - drifted
         selection = self.reselect(run_id, step)
         status = "failed" if len(errors) == len(self.settings.kinds) else "ok"
         self.store.save_step(
@@ -258,6 +283,23 @@ class Optimizer:
             error="; ".join(errors) or None, **counts,
         )
         return {**counts, "status": status, "errors": errors, "best_fitness": selection.fitness}
+
+    def run_baselines(self, run_id: int) -> None:
+        """Step 0: score the baselines and the seed candidates, then select the first ensemble."""
+        self.store.save_step(run_id, 0, status="running", started_at=now())
+        counts = {"proposed": 0, "scored": 0, "rejected": 0, "failed": 0}
+        for source, candidates in (("baseline", self.baselines()), ("seed", self.seeds())):
+            fresh = [c for c in candidates if c.hash not in self.state.seen]
+            self.state.seen.update(c.hash for c in fresh)
+            failed, drifted = self.add_scored(run_id, 0, fresh, source)
+            counts["proposed"] += len(fresh)
+            counts["scored"] += len(fresh) - failed - drifted
+            counts["rejected"] += drifted
+            counts["failed"] += failed
+        selection = self.reselect(run_id, 0)
+        self.store.save_step(run_id, 0, status="ok", finished_at=now(), best_fitness=selection.fitness, **counts)
+        self.on_event("step", {"step": 0, "steps": self.settings.steps, "best_fitness": selection.fitness,
+                               "status": "ok", "errors": [], **counts})
 
     def run(self, run_id: int, first_step: int = 0) -> Selection:
         """Run steps `first_step`..settings.steps (0 is the baselines) and return the best ensemble."""
@@ -267,18 +309,7 @@ class Optimizer:
             retries=self.settings.retries,
         )
         if first_step == 0:
-            self.store.save_step(run_id, 0, status="running", started_at=now())
-            baselines = [c for c in self.baselines() if c.hash not in self.state.seen]
-            self.state.seen.update(c.hash for c in baselines)
-            self.add_scored(run_id, 0, baselines, "baseline")
-            seeds = [c for c in self.seeds() if c.hash not in self.state.seen]
-            self.state.seen.update(c.hash for c in seeds)
-            self.add_scored(run_id, 0, seeds, "seed")
-            baselines += seeds
-            selection = self.reselect(run_id, 0)
-            self.store.save_step(run_id, 0, status="ok", finished_at=now(), best_fitness=selection.fitness,
-                                 proposed=len(baselines), scored=len(baselines), rejected=0, failed=0)
-            self.on_event("step", {"step": 0, "steps": self.settings.steps, "best_fitness": selection.fitness, "scored": len(baselines), "rejected": 0, "status": "ok", "errors": []})
+            self.run_baselines(run_id)
             first_step = 1
         elif self.state.pool:
             self.reselect(run_id, first_step - 1)

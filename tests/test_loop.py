@@ -269,3 +269,17 @@ def test_best_fitness_never_decreases(demo, minilm, tmp_path):
     assert len(best) == 4
     assert best == sorted(best)
     assert result.best_fitness == best[-1]
+
+
+def test_swapped_renaming_rejected(demo, minilm, tmp_path):
+    swapped = {"sports": "weather", "weather": "sports", "cooking": "cooking", "finance": "finance"}
+    renamings = json.dumps({"renamings": [swapped, {c: f"{c} news" for c in CLASSES}]})
+    result, _ = run(demo, minilm, tmp_path, [renamings], kinds=("names",))
+    rows = Store(result.database).candidates(result.run_id)
+    by_text = {r["text"]: r for r in rows if r["source"] == "llm"}
+    rejected = by_text[json.dumps(swapped, sort_keys=True, separators=(",", ":"))]
+    kept = by_text[json.dumps({c: f"{c} news" for c in CLASSES}, sort_keys=True, separators=(",", ":"))]
+    assert rejected["state"] == "rejected"
+    assert rejected["reason"] == "the prompts for 'sports' are closer to the class name 'weather' than to 'sports'"
+    assert kept["state"] == "scored"
+    assert Store(result.database).steps(result.run_id)[1]["rejected"] == 1
