@@ -46,6 +46,7 @@ def build_parser(subcommands: dict[str, str]) -> argparse.ArgumentParser:
     loop.add_argument("--fitness", default=DEFAULT_FITNESS, choices=sorted(FITNESS_FUNCTIONS), help=f"label-free fitness (default: {DEFAULT_FITNESS})")
     loop.add_argument("--ensemble", default="greedy", choices=sorted(METHODS), help="how scored candidates are combined (default: greedy)")
     loop.add_argument("--no-seed-templates", action="store_true", help="skip the generic hand-written templates scored at step 0")
+    loop.add_argument("--no-class-guard", action="store_true", help="keep renamings and descriptions even when they are nearer another class's name")
     loop.add_argument("--seed", type=int, default=0, help="seed for every random choice (default: 0)")
     store = parser.add_argument_group("storage")
     store.add_argument("--runs-dir", default=DEFAULT_RUNS_DIR, help="folder of the history database, caches and packs (default: runs)")
@@ -67,7 +68,7 @@ def optimize_main(argv: Sequence[str], subcommands: dict[str, str] | None = None
     )
     settings = Settings(
         steps=args.steps, candidates_per_step=args.candidates_per_step, seed=args.seed, fitness=args.fitness,
-        ensemble=args.ensemble, seed_templates=not args.no_seed_templates,
+        ensemble=args.ensemble, seed_templates=not args.no_seed_templates, class_guard=not args.no_class_guard,
         kinds=tuple(kind.strip() for kind in args.kinds.split(",") if kind.strip()),
     )
     progress = Progress(enabled=not args.quiet)
