@@ -1,6 +1,7 @@
 """The optimizer loop: ask the LLM, score label-free, tell the history, keep the best ensemble.
 
-Step 0 scores the baselines (class names alone and one plain template). Each later step
+Step 0 scores the baselines (class names alone and one plain template) and the generic
+seed candidates from `prompts/`. Each later step
 requests new candidates of every kind, validates them, scores the valid ones on the
 target and reselects the ensemble. Every call, candidate and score goes to the store.
 """
