@@ -4,8 +4,8 @@ Three kinds, each expanding to a list of prompts per class:
 - `template`: one string with a single `{}` placeholder, filled with each class name;
 - `names`: one alternative name per class (so `HUM` can become `person`), used alone;
 - `descriptions`: a few sentences per class.
-A `names` or `descriptions` candidate may cover only some classes (the proposer asks for a
-subset when there are many); the classes it leaves out are represented by their name.
+A `names` or `descriptions` candidate may cover only some classes (the proposer requests a
+subset when there are many). The classes it leaves out are represented by their name.
 A candidate is identified by the hash of its kind and canonical payload.
 """
 

@@ -104,7 +104,7 @@ def request_count(kind: str, count: int, class_count: int) -> int:
 
 
 def _strings_in_reply(schema: dict[str, Any]) -> int:
-    """Return how many strings a reply matching `schema` holds at most."""
+    """Return the maximum number of strings in a reply that matches `schema`."""
     array = next(iter(schema["properties"].values()))
     item = array["items"]
     if item.get("type") == "string":

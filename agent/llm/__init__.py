@@ -31,7 +31,7 @@ class LLM(abc.ABC):
     """A chat model that returns one completion per call."""
 
     prefers_short_requests = False
-    """True for small models that answer one short request per class better than one long one."""
+    """True for small models that handle one short request per class better than one long request."""
 
     @property
     @abc.abstractmethod

